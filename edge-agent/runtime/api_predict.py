@@ -1,0 +1,190 @@
+"""Forecast endpoints: POST /predict, GET /predict/live, and the readings behind them (GET /readings)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import falcon
+import numpy as np
+
+from edge_agent.features import fit_history
+from edge_agent.runtime.context import AppContext, finite, iso_utc, model_label, model_summary
+from edge_agent.runtime.engine import Engine
+from edge_agent.runtime.errors import ApiError
+from edge_agent.runtime.validation import HISTORY_FIELD, parse_forecast_request, parse_limit, read_json_body
+
+STATE_CONNECTED = "connected"
+_LIVE_ATTEMPTS = 3
+
+
+def forecast(engine: Engine, window: np.ndarray) -> float:
+    """Run one window through the engine; raise a 422 if the model's output is not finite."""
+    value = float(engine.predict(window.reshape(1, -1))[0])
+    if not math.isfinite(value):
+        raise ApiError(
+            422,
+            "prediction_not_finite",
+            "Forecast is not finite",
+            f"The model returned {value!r} for this history, which happens when readings are far outside "
+            "the range it was trained on; send temperatures in degrees Celsius.",
+            field=HISTORY_FIELD,
+        )
+    return round(value, 4)
+
+
+class PredictResource:
+    """POST /predict: forecast the next reading from a history sent in the request."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = self.context
+        body = read_json_body(req, context.max_body_bytes)
+        request = parse_forecast_request(body, context.max_history)
+        engine = context.require_engine()
+
+        n_lags = engine.n_lags
+        received = len(request.history)
+        if received < n_lags and not request.pad:
+            raise ApiError(
+                422,
+                "bad_history_length",
+                "History too short",
+                f"History has {received} readings, the model uses {n_lags}; send at least {n_lags} readings, "
+                "or leave out \"pad\": false to pad in front with copies of the oldest reading.",
+                field=HISTORY_FIELD,
+            )
+        fitted = fit_history(request.history, n_lags, pad=request.pad)
+
+        warnings = []
+        if fitted.padded:
+            warnings.append(
+                f"history has {received} readings, the model uses {n_lags}; the oldest reading was repeated "
+                f"{fitted.padded} times in front, so the forecast assumes the temperature was flat before it"
+            )
+        if fitted.dropped:
+            warnings.append(
+                f"history has {received} readings, the model uses {n_lags}; the oldest {fitted.dropped} were not used"
+            )
+
+        resp.media = {
+            "predicted_temperature": forecast(engine, fitted.window),
+            "unit": engine.manifest.unit,
+            "input_length": received,
+            "readings_used": n_lags,
+            "padded": fitted.padded,
+            "warnings": warnings,
+            "model_used": model_label(engine),
+            "timestamp": context.now_iso(),
+            "model_metadata": model_summary(engine),
+        }
+
+
+class LivePredictResource:
+    """GET /predict/live: forecast from the sensor's most recent readings of the current segment."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = self.context
+        sensor = require_sensor(context)
+        engine = context.require_engine()
+        n_lags = engine.n_lags
+        status = sensor.status()
+        if status.get("state") != STATE_CONNECTED:
+            raise ApiError(
+                503,
+                "sensor_disconnected",
+                "Sensor disconnected",
+                f"The sensor on {status.get('port')} is {status.get('state')} (last error: {status.get('last_error')}); "
+                "check the cable and the port, the reader reconnects by itself.",
+            )
+        readings = _current_window(sensor, n_lags)
+        if readings is None:
+            have = sensor.status().get("segment_length", "fewer")
+            raise ApiError(
+                409,
+                "not_enough_readings",
+                "Not enough readings yet",
+                f"The sensor's current segment has {have} readings without a gap, the model needs {n_lags}; "
+                f"retry after about {n_lags} readings have arrived (one every {engine.manifest.interval_seconds} s "
+                "during training), or POST /predict with your own history.",
+            )
+        window = np.array([reading.value for reading in readings], dtype=np.float64)
+        first, last = readings[0].timestamp, readings[-1].timestamp
+        resp.media = finite(
+            {
+                "predicted_temperature": forecast(engine, window),
+                "unit": engine.manifest.unit,
+                "readings_used": n_lags,
+                "readings": [reading_dict(reading) for reading in readings],
+                "first_reading_at": iso_utc(first),
+                "last_reading_at": iso_utc(last),
+                "span_seconds": round(last - first, 3),
+                "model_used": model_label(engine),
+                "timestamp": context.now_iso(),
+                "model_metadata": model_summary(engine),
+            }
+        )
+
+
+class ReadingsResource:
+    """GET /readings?limit=N: the latest readings with their timestamps, oldest first."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = self.context
+        limit = parse_limit(req, default=100, maximum=context.max_readings)
+        sensor = require_sensor(context)
+        readings = sensor.buffer.latest(limit)
+        resp.media = finite(
+            {
+                "count": len(readings),
+                "limit": limit,
+                "unit": "degC",
+                "readings": [reading_dict(reading) for reading in readings],
+                "sensor": sensor.status(),
+                "timestamp": context.now_iso(),
+            }
+        )
+
+
+def require_sensor(context: AppContext) -> Any:
+    if context.sensor is None:
+        raise ApiError(
+            503,
+            "no_sensor",
+            "No sensor configured",
+            "The agent runs without a sensor; set SERIAL_PORT (or --serial-port) to a device path or pyserial URL "
+            "and restart, or POST /predict with your own history.",
+        )
+    return context.sensor
+
+
+def reading_dict(reading: Any) -> dict[str, Any]:
+    return {"timestamp": iso_utc(reading.timestamp), "unix_seconds": reading.timestamp, "value": reading.value}
+
+
+def _current_window(sensor: Any, n_lags: int) -> list[Any] | None:
+    """Return the last ``n_lags`` readings of the current segment, or None if it is shorter.
+
+    ``history`` tracks segments but has no timestamps and ``latest`` has timestamps but ignores
+    segments, so the two are read and compared; a reading that lands between the two calls
+    makes them differ, and the pair is read again. After the last attempt the readings from
+    ``latest`` are used, because the segment was long enough a moment before.
+    """
+    buffer = sensor.buffer
+    readings: list[Any] = []
+    for _ in range(_LIVE_ATTEMPTS):
+        values = buffer.history(n_lags)
+        if values is None:
+            return None
+        readings = buffer.latest(n_lags)
+        if [reading.value for reading in readings] == list(values):
+            break
+    return readings

@@ -1,0 +1,240 @@
+"""Parsing and checking of request bodies and query parameters; every failure is an ApiError.
+
+A forecast request body is a JSON object::
+
+    {"temperature_history": [22.5, 23.1, ...], "pad": true}
+
+``temperature_history`` is oldest first, in degrees Celsius, 1 to ``max_history`` numbers, each
+finite and within float32 range because the model computes in float32. ``pad`` is optional.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+import numpy as np
+
+from edge_agent.runtime.errors import ApiError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+HISTORY_FIELD = "temperature_history"
+PAD_FIELD = "pad"
+_KNOWN_FIELDS = (HISTORY_FIELD, PAD_FIELD)
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """A checked forecast request."""
+
+    history: list[float]
+    pad: bool
+
+
+def read_json_body(req: falcon.Request, max_body_bytes: int) -> Any:
+    """Read and parse a JSON request body of at most ``max_body_bytes``.
+
+    NaN and Infinity literals parse as floats here, so that the caller can name the field or
+    index that contains them instead of rejecting the whole body as malformed.
+    """
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type != falcon.MEDIA_JSON:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Unsupported media type",
+            f"The request has Content-Type {req.content_type or '(none)'!r}, expected 'application/json'; "
+            "send the body as JSON with that header.",
+        )
+    if req.content_length is not None and req.content_length > max_body_bytes:
+        raise _too_large(req.content_length, max_body_bytes)
+    raw = req.bounded_stream.read(max_body_bytes + 1)
+    if len(raw) > max_body_bytes:
+        raise _too_large(None, max_body_bytes)
+    if not raw.strip():
+        raise ApiError(400, "empty_body", "Empty body", "The request body is empty; send a JSON object.")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=float)
+    except (ValueError, RecursionError) as error:
+        raise ApiError(
+            400,
+            "invalid_json",
+            "Invalid JSON",
+            f"The request body is not valid UTF-8 JSON ({_short(error)}); send a JSON object such as "
+            '{"temperature_history": [22.5, 23.1, 22.8]}.',
+        ) from error
+
+
+def parse_forecast_request(body: Any, max_history: int) -> ForecastRequest:
+    """Check a parsed forecast body; raise ApiError naming the first field or index at fault."""
+    if not isinstance(body, dict):
+        raise ApiError(
+            422,
+            "body_not_object",
+            "Body is not an object",
+            f"The body is a JSON {_json_type(body)}, expected an object such as "
+            '{"temperature_history": [22.5, 23.1, 22.8]}.',
+        )
+    for key in body:
+        if key not in _KNOWN_FIELDS:
+            raise ApiError(
+                422,
+                "unknown_field",
+                "Unknown field",
+                f"The body has the field {key!r}, which this endpoint does not accept; "
+                f"the accepted fields are {', '.join(_KNOWN_FIELDS)}.",
+                field=str(key),
+            )
+    if HISTORY_FIELD not in body:
+        raise ApiError(
+            422,
+            "missing_field",
+            "Missing field",
+            f"The body has no {HISTORY_FIELD!r} field; send the recent readings in degrees Celsius, oldest first.",
+            field=HISTORY_FIELD,
+        )
+    pad = body.get(PAD_FIELD, True)
+    if not isinstance(pad, bool):
+        raise ApiError(
+            422,
+            "not_a_boolean",
+            "Not a boolean",
+            f"{PAD_FIELD!r} is {_show(pad)}, expected true or false.",
+            field=PAD_FIELD,
+        )
+    return ForecastRequest(check_history(body[HISTORY_FIELD], max_history), pad)
+
+
+def check_history(values: Any, max_history: int) -> list[float]:
+    """Check a history list and return it as floats."""
+    if not isinstance(values, list):
+        raise ApiError(
+            422,
+            "not_a_list",
+            "History is not a list",
+            f"{HISTORY_FIELD!r} is a JSON {_json_type(values)}, expected a list of numbers (degrees Celsius, oldest first).",
+            field=HISTORY_FIELD,
+        )
+    if not values:
+        raise ApiError(
+            422,
+            "empty_history",
+            "Empty history",
+            f"{HISTORY_FIELD!r} is empty; send at least 1 reading (ideally as many as the model uses).",
+            field=HISTORY_FIELD,
+        )
+    if len(values) > max_history:
+        raise ApiError(
+            422,
+            "history_too_long",
+            "History too long",
+            f"{HISTORY_FIELD!r} has {len(values)} readings, the maximum is {max_history}; "
+            "send only the most recent readings.",
+            field=HISTORY_FIELD,
+        )
+    checked: list[float] = []
+    for index, value in enumerate(values):
+        field = f"{HISTORY_FIELD}[{index}]"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ApiError(
+                422,
+                "not_a_number",
+                "Not a number",
+                f"{field} is {_show(value)}, expected a number of degrees Celsius.",
+                field=field,
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ApiError(
+                422,
+                "non_finite_value",
+                "Value is not finite",
+                f"{field} is {value!r}, expected a finite number of degrees Celsius; drop readings the sensor did not deliver.",
+                field=field,
+            )
+        # Compared before float() so that a huge JSON integer cannot raise OverflowError.
+        if abs(value) > FLOAT32_MAX:
+            raise ApiError(
+                422,
+                "value_out_of_range",
+                "Value out of range",
+                f"{field} is {_show(value)}, beyond the float32 range (+/-{FLOAT32_MAX:.4g}) the model computes in; "
+                "send temperatures in degrees Celsius.",
+                field=field,
+            )
+        checked.append(float(value))
+    return checked
+
+
+def parse_limit(req: falcon.Request, default: int, maximum: int) -> int:
+    """Read the ``limit`` query parameter: an integer from 1 to ``maximum``."""
+    raw = req.get_param("limit")
+    if raw is None:
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = None
+    if limit is None or not 1 <= limit <= maximum:
+        raise ApiError(
+            422,
+            "bad_limit",
+            "Invalid limit",
+            f"limit is {_show(raw)}, expected an integer from 1 to {maximum}.",
+            field="limit",
+        )
+    return limit
+
+
+def parse_flag(req: falcon.Request, name: str) -> bool:
+    """Read an optional boolean query parameter (true/false, 1/0, yes/no)."""
+    raw = req.get_param(name)
+    if raw is None:
+        return False
+    lowered = raw.strip().lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise ApiError(422, "not_a_boolean", "Not a boolean", f"{name} is {_show(raw)}, expected true or false.", field=name)
+
+
+def _too_large(received: int | None, limit: int) -> ApiError:
+    size = f"{received} bytes" if received is not None else "more than that"
+    return ApiError(
+        413,
+        "body_too_large",
+        "Body too large",
+        f"The request body is {size}; the limit is {limit} bytes. Send fewer readings.",
+    )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """Quote a received value for a message, shortened so that a huge value cannot bloat the body."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {_json_type(value)}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**limit:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _short(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 120 else text[:120] + "..."
