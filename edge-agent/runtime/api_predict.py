@@ -1,4 +1,4 @@
-"""Forecast endpoints: POST /predict, GET /predict/live, and the readings behind them (GET /readings)."""
+"""Forecast endpoints: POST /predict, POST /predict/batch, GET /predict/live, and GET /readings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from edge_agent.features import fit_history
 from edge_agent.runtime.context import AppContext, finite, iso_utc, model_label, model_summary
 from edge_agent.runtime.engine import Engine
 from edge_agent.runtime.errors import ApiError
-from edge_agent.runtime.validation import HISTORY_FIELD, parse_forecast_request, parse_limit, read_json_body
+from edge_agent.runtime.validation import (
+    BATCH_FIELD,
+    HISTORY_FIELD,
+    parse_batch_request,
+    parse_forecast_request,
+    parse_limit,
+    read_json_body,
+)
 
 STATE_CONNECTED = "connected"
 _LIVE_ATTEMPTS = 3
@@ -75,6 +82,68 @@ class PredictResource:
             "input_length": received,
             "readings_used": n_lags,
             "padded": fitted.padded,
+            "warnings": warnings,
+            "model_used": model_label(engine),
+            "timestamp": context.now_iso(),
+            "model_metadata": model_summary(engine),
+        }
+
+
+class BatchPredictResource:
+    """POST /predict/batch: forecast the next reading for each of several histories in one model call."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = self.context
+        body = read_json_body(req, context.max_body_bytes)
+        request = parse_batch_request(body, context.max_history, context.max_batch)
+        engine = context.require_engine()
+        n_lags = engine.n_lags
+
+        windows = np.empty((len(request.histories), n_lags), dtype=np.float64)
+        padded = []
+        for index, history in enumerate(request.histories):
+            if len(history) < n_lags and not request.pad:
+                raise ApiError(
+                    422,
+                    "bad_history_length",
+                    "History too short",
+                    f"{BATCH_FIELD}[{index}] has {len(history)} readings, the model uses {n_lags}; send at least "
+                    f"{n_lags} readings in every history, or leave out \"pad\": false to pad in front.",
+                    field=f"{BATCH_FIELD}[{index}]",
+                )
+            fitted = fit_history(history, n_lags, pad=request.pad)
+            windows[index] = fitted.window
+            padded.append(fitted.padded)
+
+        predictions = engine.predict(windows)
+        not_finite = np.flatnonzero(~np.isfinite(predictions))
+        if not_finite.size:
+            index = int(not_finite[0])
+            raise ApiError(
+                422,
+                "prediction_not_finite",
+                "Forecast is not finite",
+                f"The model returned {float(predictions[index])!r} for {BATCH_FIELD}[{index}], which happens when "
+                "readings are far outside the range it was trained on; send temperatures in degrees Celsius.",
+                field=f"{BATCH_FIELD}[{index}]",
+            )
+
+        warnings = []
+        padded_count = sum(1 for count in padded if count)
+        if padded_count:
+            warnings.append(
+                f"{padded_count} of {len(padded)} histories are shorter than the model's {n_lags} readings and were "
+                "padded in front with copies of their oldest reading; see \"padded\" for how many per history"
+            )
+        resp.media = {
+            "predicted_temperatures": np.round(predictions.astype(np.float64), 4).tolist(),
+            "unit": engine.manifest.unit,
+            "count": len(padded),
+            "readings_used": n_lags,
+            "padded": padded,
             "warnings": warnings,
             "model_used": model_label(engine),
             "timestamp": context.now_iso(),

@@ -18,7 +18,7 @@ import falcon
 
 from edge_agent.runtime.api_health import HealthResource, LivenessResource, ReadinessResource
 from edge_agent.runtime.api_model import ModelResource, ReloadResource, RollbackResource
-from edge_agent.runtime.api_predict import LivePredictResource, PredictResource, ReadingsResource
+from edge_agent.runtime.api_predict import BatchPredictResource, LivePredictResource, PredictResource, ReadingsResource
 from edge_agent.runtime.context import AppContext
 from edge_agent.runtime.errors import StrictJsonMiddleware, install_error_handling
 from edge_agent.runtime.metrics import MetricsMiddleware, MetricsResource, RequestMetrics
@@ -35,6 +35,7 @@ def create_app(context: AppContext) -> falcon.App:
     app.add_route("/health/live", LivenessResource())
     app.add_route("/health/ready", ReadinessResource(context))
     app.add_route("/predict", PredictResource(context))
+    app.add_route("/predict/batch", BatchPredictResource(context))
     app.add_route("/predict/live", LivePredictResource(context))
     app.add_route("/readings", ReadingsResource(context))
     app.add_route("/model", ModelResource(context))

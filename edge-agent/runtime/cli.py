@@ -23,8 +23,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; env HOST)")
     serve.add_argument("--port", type=int, help="TCP port to listen on (default 8080; env PORT)")
     serve.add_argument("--threads", type=int, help="waitress worker threads (default 4)")
-    serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted, in bytes (default 65536)")
+    serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted, in bytes (default 262144)")
     serve.add_argument("--max-history", type=int, help="max readings accepted in one history (default 1000)")
+    serve.add_argument("--max-batch", type=int, help="max histories accepted in one POST /predict/batch (default 1000)")
     serve.add_argument("--pull-on-start", action=argparse.BooleanOptionalAction, default=None,
                        help="pull the alias once at start, in the background (default on when a registry is set; env PULL_ON_START)")
     serve.add_argument("--poll-interval-seconds", type=float,
@@ -57,7 +58,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 _OPTION_FIELDS = (
     "registry_url", "model_name", "model_alias", "state_dir", "host", "port", "threads", "max_body_bytes",
-    "max_history", "pull_on_start", "poll_interval_seconds", "serial_port", "serial_baudrate", "serial_format", "serial_field",
+    "max_history", "max_batch", "pull_on_start", "poll_interval_seconds", "serial_port", "serial_baudrate", "serial_format", "serial_field",
     "serial_unit",
 )
 

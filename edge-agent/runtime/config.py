@@ -32,8 +32,9 @@ class AgentConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 4
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 256 * 1024  # fits a batch of 1,000 histories of 24 readings
     max_history: int = 1000
+    max_batch: int = 1000  # most histories in one POST /predict/batch
     token: str | None = None  # bearer token for state-changing endpoints; None means no check
     pull_on_start: bool = True  # pull the alias once at start, in the background, when a registry is set
     poll_interval_seconds: float = 0.0  # 0 turns polling off
@@ -79,6 +80,7 @@ ENVIRONMENT: dict[str, str] = {
     "AGENT_THREADS": "threads",
     "MAX_BODY_BYTES": "max_body_bytes",
     "MAX_HISTORY": "max_history",
+    "MAX_BATCH": "max_batch",
     "AGENT_TOKEN": "token",
     "PULL_ON_START": "pull_on_start",
     "POLL_INTERVAL_SECONDS": "poll_interval_seconds",
@@ -176,6 +178,7 @@ def _check(config: AgentConfig) -> None:
         (config.threads >= 1, "threads", config.threads, "at least 1"),
         (config.max_body_bytes >= 1024, "max_body_bytes", config.max_body_bytes, "at least 1024"),
         (config.max_history >= 1, "max_history", config.max_history, "at least 1"),
+        (config.max_batch >= 1, "max_batch", config.max_batch, "at least 1"),
         (config.poll_interval_seconds >= 0, "poll_interval_seconds", config.poll_interval_seconds, "0 (off) or more"),
         (config.registry_timeout_seconds > 0, "registry_timeout_seconds", config.registry_timeout_seconds, "more than 0"),
         (config.max_download_bytes >= 1024, "max_download_bytes", config.max_download_bytes, "at least 1024"),

@@ -35,8 +35,9 @@ class AppContext:
     updater: Updater
     sensor: SensorReader | None = None
     clock: Callable[[], float] = time.time
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 256 * 1024
     max_history: int = 1000
+    max_batch: int = 1000
     token: str | None = None
     max_readings: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)

@@ -63,6 +63,7 @@ def build_agent(config: AgentConfig, with_sensor: bool = True) -> Agent:
         sensor=sensor,
         max_body_bytes=config.max_body_bytes,
         max_history=config.max_history,
+        max_batch=config.max_batch,
         token=config.token,
     )
     return Agent(config, context, updater, sensor)

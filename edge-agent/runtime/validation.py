@@ -22,8 +22,10 @@ from edge_agent.runtime.errors import ApiError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 HISTORY_FIELD = "temperature_history"
+BATCH_FIELD = "histories"
 PAD_FIELD = "pad"
 _KNOWN_FIELDS = (HISTORY_FIELD, PAD_FIELD)
+_KNOWN_BATCH_FIELDS = (BATCH_FIELD, PAD_FIELD)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,14 @@ class ForecastRequest:
     """A checked forecast request."""
 
     history: list[float]
+    pad: bool
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A checked batch forecast request: several histories, each oldest first."""
+
+    histories: list[list[float]]
     pad: bool
 
 
@@ -70,6 +80,63 @@ def read_json_body(req: falcon.Request, max_body_bytes: int) -> Any:
 
 def parse_forecast_request(body: Any, max_history: int) -> ForecastRequest:
     """Check a parsed forecast body; raise ApiError naming the first field or index at fault."""
+    _check_object(body, _KNOWN_FIELDS, HISTORY_FIELD, "the recent readings in degrees Celsius, oldest first")
+    return ForecastRequest(check_history(body[HISTORY_FIELD], max_history), _check_pad(body))
+
+
+def parse_batch_request(body: Any, max_history: int, max_batch: int) -> BatchRequest:
+    """Check a parsed batch body; raise ApiError naming the first field or index at fault.
+
+    Well-formed batches take a vectorized path; only a batch with a bad value is walked value
+    by value, to name the index at fault.
+    """
+    _check_object(body, _KNOWN_BATCH_FIELDS, BATCH_FIELD, "a list of histories, each oldest first")
+    pad = _check_pad(body)
+    histories = body[BATCH_FIELD]
+    if not isinstance(histories, list):
+        raise ApiError(
+            422,
+            "not_a_list",
+            "Histories is not a list",
+            f"{BATCH_FIELD!r} is a JSON {_json_type(histories)}, expected a list of histories "
+            "(each a list of numbers in degrees Celsius, oldest first).",
+            field=BATCH_FIELD,
+        )
+    if not histories:
+        raise ApiError(
+            422, "empty_batch", "Empty batch", f"{BATCH_FIELD!r} is empty; send at least 1 history.", field=BATCH_FIELD
+        )
+    if len(histories) > max_batch:
+        raise ApiError(
+            422,
+            "batch_too_large",
+            "Batch too large",
+            f"{BATCH_FIELD!r} has {len(histories)} histories, the maximum is {max_batch}; split the batch.",
+            field=BATCH_FIELD,
+        )
+    if _all_plain_numbers(histories, max_history):
+        return BatchRequest(histories, pad)
+    checked = [
+        check_history(history, max_history, field=f"{BATCH_FIELD}[{index}]") for index, history in enumerate(histories)
+    ]
+    return BatchRequest(checked, pad)
+
+
+def _all_plain_numbers(histories: list[Any], max_history: int) -> bool:
+    """Tell whether every history is a non-empty list of at most ``max_history`` finite float32-range numbers."""
+    for history in histories:
+        if type(history) is not list or not 0 < len(history) <= max_history:
+            return False
+        for value in history:
+            kind = type(value)
+            if kind is not float and kind is not int:
+                return False
+            if not -FLOAT32_MAX <= value <= FLOAT32_MAX:  # also false for NaN
+                return False
+    return True
+
+
+def _check_object(body: Any, known_fields: tuple[str, ...], required: str, what: str) -> None:
     if not isinstance(body, dict):
         raise ApiError(
             422,
@@ -79,23 +146,26 @@ def parse_forecast_request(body: Any, max_history: int) -> ForecastRequest:
             '{"temperature_history": [22.5, 23.1, 22.8]}.',
         )
     for key in body:
-        if key not in _KNOWN_FIELDS:
+        if key not in known_fields:
             raise ApiError(
                 422,
                 "unknown_field",
                 "Unknown field",
                 f"The body has the field {key!r}, which this endpoint does not accept; "
-                f"the accepted fields are {', '.join(_KNOWN_FIELDS)}.",
+                f"the accepted fields are {', '.join(known_fields)}.",
                 field=str(key),
             )
-    if HISTORY_FIELD not in body:
+    if required not in body:
         raise ApiError(
             422,
             "missing_field",
             "Missing field",
-            f"The body has no {HISTORY_FIELD!r} field; send the recent readings in degrees Celsius, oldest first.",
-            field=HISTORY_FIELD,
+            f"The body has no {required!r} field; send {what}.",
+            field=required,
         )
+
+
+def _check_pad(body: dict[str, Any]) -> bool:
     pad = body.get(PAD_FIELD, True)
     if not isinstance(pad, bool):
         raise ApiError(
@@ -105,39 +175,40 @@ def parse_forecast_request(body: Any, max_history: int) -> ForecastRequest:
             f"{PAD_FIELD!r} is {_show(pad)}, expected true or false.",
             field=PAD_FIELD,
         )
-    return ForecastRequest(check_history(body[HISTORY_FIELD], max_history), pad)
+    return pad
 
 
-def check_history(values: Any, max_history: int) -> list[float]:
-    """Check a history list and return it as floats."""
+def check_history(values: Any, max_history: int, field: str = HISTORY_FIELD) -> list[float]:
+    """Check a history list and return it as floats; errors name ``field`` or ``field[index]``."""
     if not isinstance(values, list):
         raise ApiError(
             422,
             "not_a_list",
             "History is not a list",
-            f"{HISTORY_FIELD!r} is a JSON {_json_type(values)}, expected a list of numbers (degrees Celsius, oldest first).",
-            field=HISTORY_FIELD,
+            f"{field!r} is a JSON {_json_type(values)}, expected a list of numbers (degrees Celsius, oldest first).",
+            field=field,
         )
     if not values:
         raise ApiError(
             422,
             "empty_history",
             "Empty history",
-            f"{HISTORY_FIELD!r} is empty; send at least 1 reading (ideally as many as the model uses).",
-            field=HISTORY_FIELD,
+            f"{field!r} is empty; send at least 1 reading (ideally as many as the model uses).",
+            field=field,
         )
     if len(values) > max_history:
         raise ApiError(
             422,
             "history_too_long",
             "History too long",
-            f"{HISTORY_FIELD!r} has {len(values)} readings, the maximum is {max_history}; "
+            f"{field!r} has {len(values)} readings, the maximum is {max_history}; "
             "send only the most recent readings.",
-            field=HISTORY_FIELD,
+            field=field,
         )
+    history_field = field
     checked: list[float] = []
     for index, value in enumerate(values):
-        field = f"{HISTORY_FIELD}[{index}]"
+        field = f"{history_field}[{index}]"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ApiError(
                 422,

@@ -21,7 +21,7 @@ def test_defaults():
     config = load_config(environ={})
 
     assert (config.host, config.port, config.threads) == ("127.0.0.1", 8080, 4)
-    assert config.max_body_bytes == 65536
+    assert config.max_body_bytes == 262144
     assert config.max_history == 1000
     assert (config.model_name, config.model_alias) == ("temperature-forecaster", "production")
     assert config.state_dir == "./edge-state"

@@ -1,4 +1,4 @@
-"""Property test: no request body to POST /predict produces a 500 or a non-finite number."""
+"""Property tests: no request body to POST /predict or /predict/batch produces a 500 or a non-finite number."""
 
 from __future__ import annotations
 
@@ -62,5 +62,31 @@ def test_predict_never_fails_with_500(tmp_path_factory):
             assert set(parsed) - {"field"} == ERROR_KEYS
         else:
             assert math.isfinite(parsed["predicted_temperature"])
+
+    check()
+
+
+batch_bodies = st.one_of(
+    st.fixed_dictionaries({"histories": st.lists(histories, max_size=5)}, optional={"pad": st.one_of(st.booleans(), scalars)}),
+    st.fixed_dictionaries({"histories": values}),
+    st.dictionaries(st.sampled_from(["histories", "pad", "other"]), values, max_size=3),
+)
+
+
+def test_batch_never_fails_with_500(tmp_path_factory):
+    agent = Agent(tmp_path_factory.mktemp("agent"), {"1": "sum12"})
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(body=batch_bodies)
+    def check(body):
+        response = agent.client.simulate_post("/predict/batch", body=encode(body), headers=JSON_HEADERS)
+
+        assert response.status_code < 500, response.text
+        parsed = json.loads(response.text, parse_constant=reject_constant)
+        assert not contains_non_finite(parsed)
+        if response.status_code >= 400:
+            assert set(parsed) - {"field"} == ERROR_KEYS
+        else:
+            assert len(parsed["predicted_temperatures"]) == len(body["histories"])
 
     check()
