@@ -95,19 +95,20 @@ def post_json(url: str, payload: dict | None) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def port_is_free(port: int) -> bool:
+def nothing_listens(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
         try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
+            probe.connect((LOOPBACK, port))
+        except ConnectionRefusedError:
+            return True
+        return False
 
 
 def wait_until_free(port: int, timeout: float = 15) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if port_is_free(port):
+        if nothing_listens(port):
             return True
         time.sleep(0.2)
     return False
