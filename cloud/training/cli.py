@@ -30,7 +30,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     collect = commands.add_parser("collect", help="load, clean and version temperature data as a CSV")
     collect.add_argument(
         "source", nargs="?", default="seattle",
-        help="'seattle' (hourly 2010 Seattle data from vega_datasets), 'synthetic', or a CSV path (default: seattle)",
+        help="'seattle' (hourly 2010 Seattle data from vega_datasets), 'synthetic', a folder of the edge agent's recorder files (readings-*.csv), or a CSV path (default: seattle)",
     )
     collect.add_argument("--output-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder for the CSV and JSON (default: data)")
     collect.add_argument("--time-column", help="name of the timestamp column (default: detected)")

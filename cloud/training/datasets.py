@@ -82,7 +82,8 @@ def collect(
     """Load ``source``, clean it and write the versioned CSV and its JSON summary to ``output_dir``.
 
     ``source`` is ``"seattle"`` (the vega_datasets file), ``"synthetic"`` (``synthetic_days`` of
-    generated readings with ``seed``) or the path of a CSV read by :func:`load_csv`. When
+    generated readings with ``seed``), a folder of files written by the agent's serial recorder
+    (:func:`sources.load_recordings`) or the path of a CSV read by :func:`load_csv`. When
     ``tracking_uri`` is given, the server is checked first and a run in ``experiment`` logs the
     CSV as its input dataset (``mlflow.data``) and the summary as an artifact.
 
@@ -179,6 +180,8 @@ def _load(
         return load_seattle_temps()
     if str(source) == "synthetic":
         return synthetic_series(days=synthetic_days, seed=seed)
+    if Path(source).is_dir():
+        return sources.load_recordings(source)
     return sources.load_csv(source, time_column, value_column, unit, time_format, timezone)
 
 

@@ -109,6 +109,47 @@ def load_csv(
     return frame
 
 
+RECORDING_PATTERN = "readings-*.csv"
+
+
+def load_recordings(folder: str | Path) -> pd.DataFrame:
+    """Read the files an edge agent's serial recorder wrote into ``folder``, oldest first.
+
+    The recorder names its files ``readings-<UTC time>-<counter>.csv`` with the header
+    ``timestamp,temperature_c`` (UNIX seconds, degrees Celsius), so sorting by name sorts by time.
+    Raises DataError when the folder holds no such file or a file has other columns.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob(RECORDING_PATTERN))
+    if not files:
+        raise DataError(
+            f"{folder} has no recorder files ({RECORDING_PATTERN}); point at the folder the agent records "
+            "to (its recording_dir), or pass a CSV file"
+        )
+    parts = []
+    for path in files:
+        try:
+            raw = pd.read_csv(path)
+        except (OSError, ValueError) as error:
+            raise DataError(f"could not read recorder file {path}: {error}") from error
+        if list(raw.columns) != ["timestamp", "temperature_c"]:
+            raise DataError(
+                f"{path} has the columns {', '.join(map(str, raw.columns))}, expected timestamp,temperature_c "
+                "as the agent's recorder writes them"
+            )
+        parts.append(raw)
+    raw = pd.concat(parts, ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            TIME_COLUMN: pd.to_datetime(pd.to_numeric(raw["timestamp"], errors="coerce"), unit="s", utc=True),
+            VALUE_COLUMN: pd.to_numeric(raw["temperature_c"], errors="coerce"),
+        }
+    )
+    frame.attrs["source"] = f"recordings:{folder}"
+    logger.info("loaded %d recorded readings from %d files in %s", len(frame), len(files), folder)
+    return frame
+
+
 def synthetic_series(
     days: float = 60,
     interval_seconds: int = 3600,
