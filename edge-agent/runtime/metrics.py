@@ -19,6 +19,18 @@ from edge_agent.runtime.context import AppContext
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+# Routes whose 200 responses carry forecasts; a batch or a V2 request with many rows counts once.
+FORECAST_ROUTES = frozenset(
+    {
+        "/predict",
+        "/predict/batch",
+        "/predict/live",
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+    }
+)
+
+
 class RequestMetrics:
     """Counters of HTTP requests, updated by :class:`MetricsMiddleware` from worker threads."""
 
@@ -34,7 +46,7 @@ class RequestMetrics:
             self.requests[(method, route, status)] += 1
             self.duration_sum[route] += seconds
             self.duration_count[route] += 1
-            if status == 200 and route in ("/predict", "/predict/live"):
+            if status == 200 and route in FORECAST_ROUTES:
                 self.forecasts += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -94,7 +106,7 @@ def render(context: AppContext, metrics: RequestMetrics) -> str:
         label = f'route="{_escape(route)}"'
         lines.append(f"edge_agent_http_request_duration_seconds_sum{{{label}}} {total:.6f}")
         lines.append(f"edge_agent_http_request_duration_seconds_count{{{label}}} {snapshot['duration_count'][route]}")
-    family("edge_agent_forecasts_total", "counter", "Forecasts returned with status 200.")
+    family("edge_agent_forecasts_total", "counter", "Forecast responses returned with status 200; a batch counts once.")
     lines.append(f"edge_agent_forecasts_total {snapshot['forecasts']}")
 
     family("edge_agent_pulls_total", "counter", "Pulls and rollbacks by result.")

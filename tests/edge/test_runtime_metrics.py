@@ -52,3 +52,18 @@ def test_metrics_without_model(tmp_path):
 
     assert samples["edge_agent_model_loaded"] == 0
     assert not any(name.startswith("edge_agent_model_info") for name in samples)
+
+
+def test_forecasts_counted_on_every_forecast_route(tmp_path):
+    agent = Agent(tmp_path, {"1": "mean12"})
+    json_headers = {"Content-Type": "application/json"}
+    history = [21.0] * 12
+
+    agent.client.simulate_post("/predict", body=json.dumps({"temperature_history": history}), headers=json_headers)
+    agent.client.simulate_post("/predict/batch", body=json.dumps({"histories": [history, history]}), headers=json_headers)
+    infer = {"inputs": [{"name": "input", "shape": [1, 12], "datatype": "FP32", "data": history}]}
+    v2 = agent.client.simulate_post("/v2/models/temperature-forecaster/infer", body=json.dumps(infer), headers=json_headers)
+
+    assert v2.status_code == 200, v2.text
+    samples = metric_lines(agent.client.simulate_get("/metrics").text)
+    assert samples["edge_agent_forecasts_total"] == 3
