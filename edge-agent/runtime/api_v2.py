@@ -38,7 +38,14 @@ import numpy as np
 from edge_agent.runtime.context import AppContext
 from edge_agent.runtime.engine import Engine
 from edge_agent.runtime.errors import ApiError
-from edge_agent.runtime.validation import _json_type, _short, _show, read_json_body
+from edge_agent.runtime.validation import (
+    check_number,
+    json_type,
+    read_json_body,
+    require_finite_number,
+    short_error,
+    show_value,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +280,7 @@ def _read_body(req: falcon.Request, max_body_bytes: int) -> Any:
             400,
             "invalid_json",
             "Invalid JSON",
-            f"The request body is not valid UTF-8 JSON ({_short(error.__cause__)}); send a V2 inference request such as "
+            f"The request body is not valid UTF-8 JSON ({short_error(error.__cause__)}); send a V2 inference request such as "
             '{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [22.5, 23.1, 22.8]}]}.',
         ) from error.__cause__
 
@@ -286,7 +293,7 @@ def parse_infer_request(body: Any, engine: Engine, max_batch: int) -> InferReque
             422,
             "body_not_object",
             "Body is not an object",
-            f"The body is a JSON {_json_type(body)}, expected a V2 inference request object with an "
+            f"The body is a JSON {json_type(body)}, expected a V2 inference request object with an "
             f"{INPUTS_FIELD!r} list.",
         )
     _check_fields(body, _REQUEST_FIELDS, "", "an inference request")
@@ -313,7 +320,7 @@ def parse_infer_request(body: Any, engine: Engine, max_batch: int) -> InferReque
             422,
             "not_a_list",
             "Inputs is not a list",
-            f"{INPUTS_FIELD!r} is a JSON {_json_type(inputs)}, expected a list with one input tensor.",
+            f"{INPUTS_FIELD!r} is a JSON {json_type(inputs)}, expected a list with one input tensor.",
             field=INPUTS_FIELD,
         )
     if len(inputs) != 1:
@@ -354,7 +361,7 @@ def _parse_input(tensor: Any, engine: Engine, max_batch: int) -> np.ndarray:
             422,
             "unknown_input",
             "Unknown input",
-            f"{field}.name is {_show(name)}, the model's input is named {manifest.input_name!r}; "
+            f"{field}.name is {show_value(name)}, the model's input is named {manifest.input_name!r}; "
             "see GET /v2/models/<model_name> for the model's inputs.",
             field=f"{field}.name",
         )
@@ -395,7 +402,7 @@ def _check_outputs(outputs: Any, output_name: str) -> None:
             422,
             "not_a_list",
             "Outputs is not a list",
-            f"'outputs' is a JSON {_json_type(outputs)}, expected a list of requested outputs such as "
+            f"'outputs' is a JSON {json_type(outputs)}, expected a list of requested outputs such as "
             f'[{{"name": "{output_name}"}}].',
             field="outputs",
         )
@@ -418,7 +425,7 @@ def _check_outputs(outputs: Any, output_name: str) -> None:
                 422,
                 "unknown_output",
                 "Unknown output",
-                f"{field}.name is {_show(name)}, the model's only output is {output_name!r}; request that one "
+                f"{field}.name is {show_value(name)}, the model's only output is {output_name!r}; request that one "
                 "or leave 'outputs' out.",
                 field=f"{field}.name",
             )
@@ -433,7 +440,7 @@ def _check_datatype(value: Any, field: str) -> Datatype:
             422,
             "unsupported_datatype",
             "Unsupported datatype",
-            f"{field} is {_show(value)}, which {kind}; send a numeric datatype, ideally the model's "
+            f"{field} is {show_value(value)}, which {kind}; send a numeric datatype, ideally the model's "
             f"(see GET /v2/models/<model_name>): {', '.join(DATATYPES)}.",
             field=field,
         )
@@ -450,9 +457,9 @@ def _check_shape(shape: Any, field: str, n_lags: int, max_batch: int) -> int:
     )
     if not valid:
         if isinstance(shape, list) and len(shape) <= 8:
-            shape_text = "[" + ", ".join(_show(size) for size in shape) + "]"
+            shape_text = "[" + ", ".join(show_value(size) for size in shape) + "]"
         else:
-            shape_text = _show(shape)
+            shape_text = show_value(shape)
         raise ApiError(
             422,
             "bad_shape",
@@ -485,7 +492,7 @@ def _collect_values(
             422,
             "not_a_list",
             "Data is not a list",
-            f"{field} is a JSON {_json_type(data)}, expected a list of {rows * columns} numbers, flat or as "
+            f"{field} is a JSON {json_type(data)}, expected a list of {rows * columns} numbers, flat or as "
             f"{rows} lists of {columns}.",
             field=field,
         )
@@ -496,7 +503,7 @@ def _collect_values(
         for row_index, row in enumerate(data):
             row_field = f"{field}[{row_index}]"
             if not isinstance(row, list) or len(row) != columns:
-                got = f"has {len(row)} values" if isinstance(row, list) else f"is a JSON {_json_type(row)}"
+                got = f"has {len(row)} values" if isinstance(row, list) else f"is a JSON {json_type(row)}"
                 raise _shape_mismatch(row_field, got, shape)
             for column, value in enumerate(row):
                 values.append(_check_value(value, f"{row_field}[{column}]", datatype, model_limit))
@@ -507,29 +514,13 @@ def _collect_values(
 
 
 def _check_value(value: Any, field: str, datatype: Datatype, model_limit: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(
-            422,
-            "not_a_number",
-            "Not a number",
-            f"{field} is {_show(value)}, expected a number of degrees Celsius.",
-            field=field,
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ApiError(
-            422,
-            "non_finite_value",
-            "Value is not finite",
-            f"{field} is {value!r}, expected a finite number of degrees Celsius; drop rows with readings the "
-            "sensor did not deliver.",
-            field=field,
-        )
+    require_finite_number(value, field)
     if datatype.integer and isinstance(value, float) and not value.is_integer():
         raise ApiError(
             422,
             "not_an_integer",
             "Not an integer",
-            f"{field} is {_show(value)}, but the datatype {datatype.name} holds integers; send integers, or "
+            f"{field} is {show_value(value)}, but the datatype {datatype.name} holds integers; send integers, or "
             "declare a floating-point datatype such as FP32.",
             field=field,
         )
@@ -539,20 +530,11 @@ def _check_value(value: Any, field: str, datatype: Datatype, model_limit: float)
             422,
             "value_out_of_range",
             "Value out of range",
-            f"{field} is {_show(value)}, outside the range of the datatype {datatype.name} "
+            f"{field} is {show_value(value)}, outside the range of the datatype {datatype.name} "
             f"({datatype.low:.6g} to {datatype.high:.6g}); send temperatures in degrees Celsius.",
             field=field,
         )
-    if abs(value) > model_limit:
-        raise ApiError(
-            422,
-            "value_out_of_range",
-            "Value out of range",
-            f"{field} is {_show(value)}, beyond the range (+/-{model_limit:.4g}) of the type the model computes "
-            "in; send temperatures in degrees Celsius.",
-            field=field,
-        )
-    return float(value)
+    return check_number(value, field, model_limit)
 
 
 def _shape_mismatch(field: str, got: str, shape: tuple[int, int]) -> ApiError:
@@ -572,6 +554,6 @@ def _wrong_type(field: str, value: Any, expected: str) -> ApiError:
         422,
         "wrong_type",
         "Wrong type",
-        f"{field} is {_show(value)}, expected {expected}.",
+        f"{field} is {show_value(value)}, expected {expected}.",
         field=field,
     )

@@ -73,7 +73,7 @@ def read_json_body(req: falcon.Request, max_body_bytes: int) -> Any:
             400,
             "invalid_json",
             "Invalid JSON",
-            f"The request body is not valid UTF-8 JSON ({_short(error)}); send a JSON object such as "
+            f"The request body is not valid UTF-8 JSON ({short_error(error)}); send a JSON object such as "
             '{"temperature_history": [22.5, 23.1, 22.8]}.',
         ) from error
 
@@ -98,7 +98,7 @@ def parse_batch_request(body: Any, max_history: int, max_batch: int) -> BatchReq
             422,
             "not_a_list",
             "Histories is not a list",
-            f"{BATCH_FIELD!r} is a JSON {_json_type(histories)}, expected a list of histories "
+            f"{BATCH_FIELD!r} is a JSON {json_type(histories)}, expected a list of histories "
             "(each a list of numbers in degrees Celsius, oldest first).",
             field=BATCH_FIELD,
         )
@@ -142,7 +142,7 @@ def _check_object(body: Any, known_fields: tuple[str, ...], required: str, what:
             422,
             "body_not_object",
             "Body is not an object",
-            f"The body is a JSON {_json_type(body)}, expected an object such as "
+            f"The body is a JSON {json_type(body)}, expected an object such as "
             '{"temperature_history": [22.5, 23.1, 22.8]}.',
         )
     for key in body:
@@ -172,7 +172,7 @@ def _check_pad(body: dict[str, Any]) -> bool:
             422,
             "not_a_boolean",
             "Not a boolean",
-            f"{PAD_FIELD!r} is {_show(pad)}, expected true or false.",
+            f"{PAD_FIELD!r} is {show_value(pad)}, expected true or false.",
             field=PAD_FIELD,
         )
     return pad
@@ -185,7 +185,7 @@ def check_history(values: Any, max_history: int, field: str = HISTORY_FIELD) -> 
             422,
             "not_a_list",
             "History is not a list",
-            f"{field!r} is a JSON {_json_type(values)}, expected a list of numbers (degrees Celsius, oldest first).",
+            f"{field!r} is a JSON {json_type(values)}, expected a list of numbers (degrees Celsius, oldest first).",
             field=field,
         )
     if not values:
@@ -205,38 +205,43 @@ def check_history(values: Any, max_history: int, field: str = HISTORY_FIELD) -> 
             "send only the most recent readings.",
             field=field,
         )
-    history_field = field
-    checked: list[float] = []
-    for index, value in enumerate(values):
-        field = f"{history_field}[{index}]"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiError(
-                422,
-                "not_a_number",
-                "Not a number",
-                f"{field} is {_show(value)}, expected a number of degrees Celsius.",
-                field=field,
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ApiError(
-                422,
-                "non_finite_value",
-                "Value is not finite",
-                f"{field} is {value!r}, expected a finite number of degrees Celsius; drop readings the sensor did not deliver.",
-                field=field,
-            )
-        # Compared before float() so that a huge JSON integer cannot raise OverflowError.
-        if abs(value) > FLOAT32_MAX:
-            raise ApiError(
-                422,
-                "value_out_of_range",
-                "Value out of range",
-                f"{field} is {_show(value)}, beyond the float32 range (+/-{FLOAT32_MAX:.4g}) the model computes in; "
-                "send temperatures in degrees Celsius.",
-                field=field,
-            )
-        checked.append(float(value))
-    return checked
+    return [check_number(value, f"{field}[{index}]") for index, value in enumerate(values)]
+
+
+def require_finite_number(value: Any, field: str) -> None:
+    """Raise ApiError unless ``value`` is a JSON number (not a boolean) and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(
+            422,
+            "not_a_number",
+            "Not a number",
+            f"{field} is {show_value(value)}, expected a number of degrees Celsius.",
+            field=field,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(
+            422,
+            "non_finite_value",
+            "Value is not finite",
+            f"{field} is {value!r}, expected a finite number of degrees Celsius; drop readings the sensor did not deliver.",
+            field=field,
+        )
+
+
+def check_number(value: Any, field: str, limit: float = FLOAT32_MAX) -> float:
+    """Check one reading and return it as a float; ``limit`` is the largest magnitude the model's type holds."""
+    require_finite_number(value, field)
+    # Compared before float() so that a huge JSON integer cannot raise OverflowError.
+    if abs(value) > limit:
+        raise ApiError(
+            422,
+            "value_out_of_range",
+            "Value out of range",
+            f"{field} is {show_value(value)}, beyond the range (+/-{limit:.4g}) of the type the model computes in; "
+            "send temperatures in degrees Celsius.",
+            field=field,
+        )
+    return float(value)
 
 
 def parse_limit(req: falcon.Request, default: int, maximum: int) -> int:
@@ -253,7 +258,7 @@ def parse_limit(req: falcon.Request, default: int, maximum: int) -> int:
             422,
             "bad_limit",
             "Invalid limit",
-            f"limit is {_show(raw)}, expected an integer from 1 to {maximum}.",
+            f"limit is {show_value(raw)}, expected an integer from 1 to {maximum}.",
             field="limit",
         )
     return limit
@@ -269,7 +274,7 @@ def parse_flag(req: falcon.Request, name: str) -> bool:
         return True
     if lowered in {"false", "0", "no"}:
         return False
-    raise ApiError(422, "not_a_boolean", "Not a boolean", f"{name} is {_show(raw)}, expected true or false.", field=name)
+    raise ApiError(422, "not_a_boolean", "Not a boolean", f"{name} is {show_value(raw)}, expected true or false.", field=name)
 
 
 def _too_large(received: int | None, limit: int) -> ApiError:
@@ -282,7 +287,7 @@ def _too_large(received: int | None, limit: int) -> ApiError:
     )
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -296,16 +301,16 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _show(value: Any, limit: int = 40) -> str:
+def show_value(value: Any, limit: int = 40) -> str:
     """Quote a received value for a message, shortened so that a huge value cannot bloat the body."""
     if isinstance(value, (dict, list)):
-        return f"a JSON {_json_type(value)}"
+        return f"a JSON {json_type(value)}"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**limit:
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _short(error: Exception) -> str:
+def short_error(error: Exception) -> str:
     text = str(error) or type(error).__name__
     return text if len(text) <= 120 else text[:120] + "..."
