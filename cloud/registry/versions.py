@@ -12,7 +12,6 @@ from mlflow.exceptions import MlflowException
 
 from cloud.registry.aliases import AliasChange, set_alias
 from cloud.errors import RegistryError
-from cloud.registry.defaults import DEFAULT_MODEL_NAME
 
 logger = logging.getLogger(__name__)
 

@@ -19,14 +19,13 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import LOOPBACK, command_path, free_port, stop_process, wait_for_http
+from support import LOOPBACK, command_path, free_port, stop_process, wait_for_http
 
 LEVEL = 15.0
 A = 2 * math.cos(2 * math.pi / 24)

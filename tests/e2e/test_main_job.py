@@ -7,7 +7,6 @@ register the next version and the agent must swap to it without any cleaning up 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOOPBACK, free_port
+from support import LOOPBACK, free_port
 
 READY_LINE = "Press Ctrl-C to stop everything."
 

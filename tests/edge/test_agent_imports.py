@@ -12,7 +12,7 @@ import subprocess
 import sys
 import urllib.request
 
-from conftest import LOOPBACK, free_port, stop_process, wait_for_http
+from support import LOOPBACK, free_port, stop_process, wait_for_http
 from runtime_helpers import seed_store
 
 from edge_agent.runtime.store import ModelStore

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOOPBACK, free_port
+from support import LOOPBACK, free_port
 from edge_agent.runtime.config import ENVIRONMENT, AgentConfig, ConfigError, load_config
 from edge_agent.runtime.registry_client import RegistryClient
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOOPBACK, command_path, free_port, stop_process, tail, wait_for_http
+from support import LOOPBACK, command_path, free_port, stop_process, tail, wait_for_http
 from edge_agent.runtime.config import load_config
 from edge_agent.runtime.server import exposure_warning, is_loopback
 from edge_agent.runtime.store import ModelStore

@@ -13,7 +13,7 @@ from falcon import testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import LOOPBACK
+from support import LOOPBACK
 from edge_agent.runtime.api_v2 import PLATFORM
 
 from runtime_helpers import ERROR_KEYS, Agent

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import LOOPBACK, command_path, free_port, stop_process, wait_for_http
+from support import LOOPBACK, command_path, free_port, stop_process, wait_for_http
 
 
 def start_cloud_server(root, backend_store_uri: str) -> tuple[str, subprocess.Popen]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from conftest import LOOPBACK, command_path, free_port, stop_process, wait_for_http
+from support import LOOPBACK, command_path, free_port, stop_process, wait_for_http
 from runtime_registry_helpers import publish_fixture, unique_model_name
 
 TWELVE = [20.0 + index * 0.5 for index in range(12)]

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import LOOPBACK, command_path, free_port
+from support import LOOPBACK, command_path, free_port
 from edge_agent.runtime.registry_client import RegistryClient
 from runtime_registry_helpers import (
     RegistryAgent,
