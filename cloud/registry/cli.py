@@ -107,6 +107,10 @@ def _run_server(args: argparse.Namespace) -> int:
     prepare_root(config)
     logger.info("starting MLflow server on http://%s:%d with store %s", args.host, args.port, redact(config.resolved_backend()))
     logger.info("command: %s", printable)
+    # MLflow 3.17 starts seven huey job consumers for its GenAI jobs, which this project does not
+    # use; without them the server needs two processes instead of nine and stops in a few seconds.
+    # Setting the variable to true turns them back on.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     sys.stdout.flush()
     sys.stderr.flush()
     # exec, not a child process: signals from the terminal or a supervisor reach mlflow directly.

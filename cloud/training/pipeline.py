@@ -25,7 +25,8 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from cloud.registry.aliases import DEFAULT_ALIAS
 from cloud.registry.connection import check_tracking_server
-from cloud.registry.versions import DEFAULT_MODEL_NAME, make_client, register_version
+from cloud.registry.defaults import DEFAULT_MODEL_NAME
+from cloud.registry.versions import make_client, register_version
 from cloud.training import plots
 from cloud.training.datasets import DEFAULT_EXPERIMENT, TIMESTAMP_FORMAT, dataset_for_mlflow, read_collected
 from cloud.errors import BundleMismatchError, ExportMismatchError
