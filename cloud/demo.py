@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +33,18 @@ LOOPBACK = "127.0.0.1"
 
 class DemoError(CloudError):
     """The demo could not bring one of its parts up."""
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived: the demo stops what it started, at whatever step it is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, _frame) -> None:
+    raise StopRequested(signum)
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -68,13 +79,10 @@ def run_demo(args: argparse.Namespace) -> int:
     agent_url = f"http://{LOOPBACK}:{args.agent_port}"
 
     supervisor = Supervisor(log_dir=workdir / "logs")
-    stop_requested = threading.Event()
-
-    def request_stop(signum, _frame):
-        logger.info("received %s, stopping everything the demo started", signal.Signals(signum).name)
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
+    # Both set explicitly: a shell starts background jobs with SIGINT ignored, and SIGTERM must
+    # interrupt a long step such as training, not wait for it to end.
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
     try:
         check_port_free(args.mlflow_port, "MLflow tracking server", "--mlflow-port")
         check_port_free(args.agent_port, "edge agent", "--agent-port")
@@ -86,16 +94,19 @@ def run_demo(args: argparse.Namespace) -> int:
         live = wait_for_live_forecast(agent_url, result.n_lags, args.rate, supervisor)
         print_what_to_try(agent_url, tracking_uri, args, result, live)
         if not args.exit_when_ready:
-            wait_until_stopped(supervisor, stop_requested)
+            wait_until_stopped(supervisor)
         return 0
-    except KeyboardInterrupt:
-        print("\nCtrl-C: stopping everything the demo started.", file=sys.stderr)
-        return 130
+    except StopRequested as stop:
+        print(f"\n{stop}: stopping everything the demo started.", file=sys.stderr, flush=True)
+        return 128 + stop.signum
     except CloudError as error:
         logger.error("%s", error)
         print(f"\ndemo failed: {error}\nlogs of the started processes are in {workdir / 'logs'}", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C must not cut the clean-up short and leave servers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop_all()
 
 
@@ -286,8 +297,10 @@ Press Ctrl-C to stop everything.""",
     )
 
 
-def wait_until_stopped(supervisor: Supervisor, stop_requested: threading.Event) -> None:
-    while not stop_requested.wait(timeout=1.0):
+def wait_until_stopped(supervisor: Supervisor) -> None:
+    """Keep the started processes running until a signal arrives or one of them exits."""
+    while True:
+        time.sleep(1.0)
         failed = supervisor.first_exited()
         if failed is not None:
             raise DemoError(f"{failed} stopped unexpectedly; see its log in {supervisor.log_path(failed)}")

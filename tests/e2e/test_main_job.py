@@ -41,8 +41,15 @@ class DemoRun:
             "--trials", "3",
             "--seconds", "60",
         ]
+        # Started with SIGINT ignored, as a shell starts a background job: the demo must still
+        # stop on it.
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=workdir,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         threading.Thread(target=self._collect, daemon=True).start()
 
@@ -72,8 +79,14 @@ class DemoRun:
         pytest.fail("demo output names no registered version:\n" + "\n".join(self.output))
 
     def interrupt(self) -> int:
+        """Send Ctrl-C's signal; if the demo does not exit, SIGTERM it and fail the test."""
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            pytest.fail("demo did not exit within 60 s of SIGINT:\n" + "\n".join(self.output[-40:]))
 
 
 def get_json(url: str) -> tuple[int, dict]:
