@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.sensor_io.parsing import LINE_FORMATS, UNITS
+
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key, the source and the value."""
@@ -96,6 +98,9 @@ ENVIRONMENT: dict[str, str] = {
     "SENSOR_GAP_SECONDS": "sensor_gap_seconds",
 }
 CONFIG_FILE_VARIABLE = "EDGE_AGENT_CONFIG"
+# Checked here, not only by the reader, so that a typo fails at start even without a sensor attached.
+SERIAL_FORMATS = LINE_FORMATS
+SERIAL_UNITS = UNITS
 
 _FIELDS = {field.name: field for field in dataclasses.fields(AgentConfig)}
 
@@ -185,6 +190,18 @@ def _check(config: AgentConfig) -> None:
         (config.keep_versions >= 2, "keep_versions", config.keep_versions, "at least 2, so that a rollback is possible"),
         (config.intra_op_threads >= 1, "intra_op_threads", config.intra_op_threads, "at least 1"),
     ]
+    if config.registry_url is not None:
+        parts = urllib.parse.urlsplit(config.registry_url)
+        checks.append(
+            (
+                parts.scheme in ("http", "https") and bool(parts.hostname),
+                "registry_url",
+                _mask_userinfo(config.registry_url),
+                "an http:// or https:// URL of the MLflow tracking server, such as http://127.0.0.1:5000",
+            )
+        )
+    checks.append((config.serial_format in SERIAL_FORMATS, "serial_format", config.serial_format, f"one of {', '.join(SERIAL_FORMATS)}"))
+    checks.append((config.serial_unit in SERIAL_UNITS, "serial_unit", config.serial_unit, f"one of {', '.join(SERIAL_UNITS)}"))
     for ok, name, value, expected in checks:
         if not ok:
             raise ConfigError(f"{name} is {value!r}, expected {expected}")

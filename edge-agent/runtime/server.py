@@ -114,6 +114,23 @@ def serve(config: AgentConfig, ready: threading.Event | None = None) -> int:
     else:
         lifecycle.info("no model: %s", loaded.message)
 
+    # Bound before anything starts in the background, so that a port in use ends the start cleanly.
+    try:
+        server = create_server(
+            create_app(agent.context),
+            host=config.host,
+            port=config.port,
+            threads=config.threads,
+            max_request_body_size=config.max_body_bytes * _WAITRESS_BODY_HEADROOM,
+            ident="edge-agent",
+        )
+    except OSError as error:
+        lifecycle.error(
+            "cannot listen on %s:%s: %s; stop what uses the port or set PORT (or --port) to a free one",
+            config.host, config.port, error.strerror or error,
+        )
+        return 1
+
     if agent.sensor is not None:
         agent.sensor.start()
         lifecycle.info("sensor started on %s", config.serial_port)
@@ -130,15 +147,6 @@ def serve(config: AgentConfig, ready: threading.Event | None = None) -> int:
     warning = exposure_warning(config)
     if warning:
         lifecycle.warning("%s", warning)
-
-    server = create_server(
-        create_app(agent.context),
-        host=config.host,
-        port=config.port,
-        threads=config.threads,
-        max_request_body_size=config.max_body_bytes * _WAITRESS_BODY_HEADROOM,
-        ident="edge-agent",
-    )
 
     def stop(signum: int, frame: Any) -> None:
         # waitress's run() loop catches KeyboardInterrupt and closes its sockets and threads.

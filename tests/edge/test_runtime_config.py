@@ -62,6 +62,12 @@ INVALID_CONFIGS = [
     ("negative-poll", None, {}, {"poll_interval_seconds": -1.0}, "poll_interval_seconds is -1.0"),
     ("boolean-port", "port = true\n", {}, {}, "expected a number"),
     ("name-number", "model_name = 5\n", {}, {}, "expected a string"),
+    ("registry-not-url", None, {"MLFLOW_TRACKING_URI": "notaurl"}, {}, "registry_url is 'notaurl', expected an http:// or https:// URL"),
+    ("registry-file-scheme", None, {"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"}, {}, "expected an http:// or https:// URL"),
+    ("registry-password-masked", None, {"MLFLOW_TRACKING_URI": "ftp://user:secret@host"}, {}, "'ftp://user:***@host'"),
+    ("serial-format", None, {}, {"serial_format": "xml"}, "serial_format is 'xml', expected one of plain, kv, csv, json"),
+    ("serial-unit", None, {"SERIAL_UNIT": "K"}, {}, "serial_unit is 'K', expected one of C, F"),
+    ("pull-on-start-word", None, {"PULL_ON_START": "maybe"}, {}, "pull_on_start from environment variable PULL_ON_START is 'maybe', expected true or false"),
 ]
 
 

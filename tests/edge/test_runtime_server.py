@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -193,3 +194,21 @@ def test_warning_beyond_loopback_without_token():
     assert "without AGENT_TOKEN" in exposure_warning(exposed)
     assert exposure_warning(protected) is None
     assert exposure_warning(load_config(environ={})) is None
+
+
+def test_port_in_use_fails_cleanly(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = dict(os.environ, PORT=str(port), HOST=LOOPBACK, EDGE_STATE_DIR=str(tmp_path / "state"))
+        environment.pop("MLFLOW_TRACKING_URI", None)
+        environment.pop("SERIAL_PORT", None)
+
+        result = subprocess.run(
+            [command_path("cps-edge"), "serve"], capture_output=True, text=True, env=environment, timeout=60
+        )
+
+    assert result.returncode == 1
+    assert f"cannot listen on {LOOPBACK}:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
