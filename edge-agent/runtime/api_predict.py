@@ -40,6 +40,21 @@ def forecast(engine: Engine, window: np.ndarray) -> float:
     return round(value, 4)
 
 
+def training_range_warning(engine: Engine, windows: np.ndarray) -> str | None:
+    """Warn when readings fall outside the range of the model's training data, where it extrapolates."""
+    training = engine.manifest.training_data
+    low, high = training.get("min"), training.get("max")
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return None
+    outside = int(np.count_nonzero((windows < low) | (windows > high)))
+    if not outside:
+        return None
+    return (
+        f"{outside} readings are outside the range the model was trained on ({low:.1f} to {high:.1f} °C), "
+        "so the forecast is an extrapolation and may be far off"
+    )
+
+
 class PredictResource:
     """POST /predict: forecast the next reading from a history sent in the request."""
 
@@ -75,6 +90,9 @@ class PredictResource:
             warnings.append(
                 f"history has {received} readings, the model uses {n_lags}; the oldest {fitted.dropped} were not used"
             )
+        outside = training_range_warning(engine, fitted.window)
+        if outside:
+            warnings.append(outside)
 
         resp.media = {
             "predicted_temperature": forecast(engine, fitted.window),
@@ -138,6 +156,9 @@ class BatchPredictResource:
                 f"{padded_count} of {len(padded)} histories are shorter than the model's {n_lags} readings and were "
                 "padded in front with copies of their oldest reading; see \"padded\" for how many per history"
             )
+        outside = training_range_warning(engine, windows)
+        if outside:
+            warnings.append(outside)
         resp.media = {
             "predicted_temperatures": np.round(predictions.astype(np.float64), 4).tolist(),
             "unit": engine.manifest.unit,

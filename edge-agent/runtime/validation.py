@@ -21,6 +21,7 @@ import numpy as np
 from edge_agent.runtime.errors import ApiError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+ABSOLUTE_ZERO_C = -273.15
 HISTORY_FIELD = "temperature_history"
 BATCH_FIELD = "histories"
 PAD_FIELD = "pad"
@@ -123,7 +124,7 @@ def parse_batch_request(body: Any, max_history: int, max_batch: int) -> BatchReq
 
 
 def _all_plain_numbers(histories: list[Any], max_history: int) -> bool:
-    """Tell whether every history is a non-empty list of at most ``max_history`` finite float32-range numbers."""
+    """Tell whether every history is a non-empty list of at most ``max_history`` numbers from absolute zero to float32's maximum."""
     for history in histories:
         if type(history) is not list or not 0 < len(history) <= max_history:
             return False
@@ -131,7 +132,7 @@ def _all_plain_numbers(histories: list[Any], max_history: int) -> bool:
             kind = type(value)
             if kind is not float and kind is not int:
                 return False
-            if not -FLOAT32_MAX <= value <= FLOAT32_MAX:  # also false for NaN
+            if not ABSOLUTE_ZERO_C <= value <= FLOAT32_MAX:  # also false for NaN
                 return False
     return True
 
@@ -231,6 +232,15 @@ def require_finite_number(value: Any, field: str) -> None:
 def check_number(value: Any, field: str, limit: float = FLOAT32_MAX) -> float:
     """Check one reading and return it as a float; ``limit`` is the largest magnitude the model's type holds."""
     require_finite_number(value, field)
+    if value < ABSOLUTE_ZERO_C:
+        raise ApiError(
+            422,
+            "value_out_of_range",
+            "Value out of range",
+            f"{field} is {show_value(value)}, below absolute zero ({ABSOLUTE_ZERO_C} °C); "
+            "send temperatures in degrees Celsius.",
+            field=field,
+        )
     # Compared before float() so that a huge JSON integer cannot raise OverflowError.
     if abs(value) > limit:
         raise ApiError(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runtime_helpers import Agent, BufferedSensor, assert_error, fixture_bundle
+from runtime_helpers import Agent, BufferedSensor, assert_error, fixture_bundle, write_bundle
 
 TWELVE = [20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0, 23.5, 24.0, 24.5, 25.0, 25.5]
 
@@ -182,3 +182,33 @@ def test_model_outputs_match_manifest_references(tmp_path):
     for row, expected in zip(manifest["reference_inputs"], manifest["reference_outputs"]):
         body = post(agent, {"temperature_history": row}).json
         assert body["predicted_temperature"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_below_absolute_zero_rejected(tmp_path):
+    agent = Agent(tmp_path, {"1": "mean12"})
+
+    for path, body, field in [
+        ("/predict", {"temperature_history": [-300.0, 20.0]}, "temperature_history[0]"),
+        ("/predict/batch", {"histories": [[20.0], [20.0, -274]]}, "histories[1][1]"),
+    ]:
+        response = agent.client.simulate_post(path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        error = assert_error(response, 422, "value_out_of_range", field)
+        assert "below absolute zero" in error["description"]
+
+
+def test_readings_outside_training_range_warned(tmp_path):
+    model, manifest = fixture_bundle("mean12")
+    manifest["training_data"] = {"min": -5.0, "max": 30.0}
+    store_dir = tmp_path / "state"
+    agent = Agent(store_dir)
+    staged = write_bundle(agent.store.new_staging_dir(), model, manifest)
+    agent.store.install("1", staged)
+    agent.store.activate("1")
+    agent = Agent(store_dir)
+
+    inside = post(agent, {"temperature_history": TWELVE}).json
+    outside = post(agent, {"temperature_history": [45.0] * 3 + TWELVE[3:]}).json
+
+    assert inside["warnings"] == []
+    assert len(outside["warnings"]) == 1
+    assert "3 readings are outside the range the model was trained on (-5.0 to 30.0 °C)" in outside["warnings"][0]
