@@ -29,7 +29,7 @@ from cloud.registry.defaults import DEFAULT_MODEL_NAME
 from cloud.registry.versions import make_client, register_version
 from cloud.training import plots
 from cloud.training.datasets import DEFAULT_EXPERIMENT, TIMESTAMP_FORMAT, dataset_for_mlflow, read_collected
-from cloud.errors import BundleMismatchError, ExportMismatchError
+from cloud.errors import BundleMismatchError, CloudError, ExportMismatchError
 from cloud.training.export import ExportedModel, export_checked
 from cloud.training.families import FAMILIES, get_family
 from cloud.training.manifest import build_manifest
@@ -85,6 +85,7 @@ def train_and_register(
     does not respond, TooFewRowsError when the data is too short for the largest ``n_lags``,
     ExportMismatchError or BundleMismatchError (nothing registered) when the checks fail.
     """
+    _check_search_settings(budget_trials, budget_seconds, cv_splits, test_fraction)
     check_tracking_server(tracking_uri)
     series = read_collected(data_csv)
     values = series.frame["temperature_c"].to_numpy(dtype=np.float64)
@@ -214,6 +215,21 @@ def train_and_register(
         trials=len(search.trials),
         search_seconds=search.elapsed_seconds,
     )
+
+
+def _check_search_settings(trials: int, seconds: float | None, cv_splits: int, test_fraction: float) -> None:
+    """Reject settings the search cannot run with, before any MLflow run is created."""
+    problems = []
+    if trials < 1:
+        problems.append(f"trials is {trials}, expected at least 1")
+    if seconds is not None and seconds <= 0:
+        problems.append(f"the time budget is {seconds:g} s, expected more than 0 (or none)")
+    if cv_splits < 2:
+        problems.append(f"cv_splits is {cv_splits}, expected at least 2 time-ordered folds")
+    if not 0 < test_fraction < 1:
+        problems.append(f"test_fraction is {test_fraction:g}, expected a share between 0 and 1, such as 0.2")
+    if problems:
+        raise CloudError("invalid training settings: " + "; ".join(problems))
 
 
 def _log_trial(trial: Trial) -> None:

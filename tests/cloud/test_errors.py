@@ -94,3 +94,26 @@ def test_cli_train_without_data_explains(tmp_path):
     completed = run_cli("train", cwd=tmp_path)
     assert completed.returncode == 1
     assert "cps-cloud collect" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        pytest.param({"cv_splits": 1}, "cv_splits is 1, expected at least 2", id="one-fold"),
+        pytest.param({"budget_trials": 0}, "trials is 0, expected at least 1", id="no-trials"),
+        pytest.param({"budget_seconds": 0}, "time budget is 0 s", id="no-time"),
+        pytest.param({"test_fraction": 1.5}, "test_fraction is 1.5", id="test-share"),
+    ],
+)
+def test_bad_search_settings_create_no_run(synthetic_data, mlflow_server, settings, message):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name("bad-settings")
+    runs_before = len(client.search_runs([experiment.experiment_id])) if experiment else 0
+
+    with pytest.raises(CloudError, match=message):
+        train_and_register(synthetic_data.csv_path, mlflow_server.url, experiment="bad-settings", **settings)
+
+    experiment = client.get_experiment_by_name("bad-settings")
+    assert (len(client.search_runs([experiment.experiment_id])) if experiment else 0) == runs_before
