@@ -2,19 +2,23 @@
 #   make demo   trains on real data, registers the model, and serves it from the edge agent
 #   make test   runs the test suite
 # Each creates the virtual environment in .venv with the pinned versions from constraints.txt.
+# `make bench` measures the agent against the alternatives (about 20 min); the report is docs/benchmarks.md.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test install install-dev lock clean
+.PHONY: demo test bench install install-dev lock clean
 
 demo: $(VENV)/.installed
 	$(BIN)/cps-cloud demo $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench $(ARGS)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
