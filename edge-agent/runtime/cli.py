@@ -10,9 +10,11 @@ import argparse
 import json
 import sys
 
+from edge_agent.runtime import preflight
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``serve`` and ``pull`` to the ``cps-edge`` subcommands."""
+    """Add ``serve``, ``pull`` and ``preflight`` to the ``cps-edge`` subcommands."""
     serve = commands.add_parser(
         "serve",
         help="serve forecasts over HTTP",
@@ -46,6 +48,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     _add_common(pull)
     pull.add_argument("--force", action="store_true", help="pull even a version rejected before")
     pull.set_defaults(handler=run_pull)
+
+    preflight.add_command(commands)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
