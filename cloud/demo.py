@@ -1,11 +1,12 @@
 """The main job on one machine: train in the cloud, serve at the edge, with embedded defaults.
 
-``cps-cloud demo`` starts an MLflow tracking server (SQLite file and proxied artifacts under
-``./mlruns``), collects the real Seattle temperatures, tunes and registers a forecaster, replays the
-held-out readings through a simulated serial sensor on a pseudo-terminal, starts the edge agent on
-that port, waits until the agent serves the new version and has enough live readings, prints what
-to try, and keeps everything running until Ctrl-C. Every process it starts is stopped on exit, and
-a second run reuses the same store: it registers the next version and the agent swaps to it.
+``cps-cloud demo`` starts an MLflow tracking server with its SQLite file and proxied artifacts
+under ``./mlruns``, collects the real Seattle temperatures, and tunes and registers a forecaster.
+It then replays the held-out readings through a simulated serial sensor on a pseudo-terminal and
+starts the edge agent on that port. Once the agent serves the new version and has enough live
+readings, the demo prints what to try and keeps everything running until Ctrl-C. Every process it
+starts is stopped on exit. A second run reuses the same store: it registers the next version and
+the agent swaps to it.
 """
 
 from __future__ import annotations
