@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import falcon
@@ -10,7 +9,7 @@ import numpy as np
 
 from edge_agent.features import fit_history
 from edge_agent.runtime.context import AppContext, finite, iso_utc, model_label, model_summary
-from edge_agent.runtime.engine import Engine
+from edge_agent.runtime.engine import Engine, overflowed_rows
 from edge_agent.runtime.errors import ApiError
 from edge_agent.runtime.validation import (
     BATCH_FIELD,
@@ -27,8 +26,9 @@ _LIVE_ATTEMPTS = 3
 
 def forecast(engine: Engine, window: np.ndarray) -> float:
     """Run one window through the engine; raise a 422 if the model's output is not finite."""
-    value = float(engine.predict(window.reshape(1, -1))[0])
-    if not math.isfinite(value):
+    predictions = engine.predict(window.reshape(1, -1))
+    value = float(predictions[0])
+    if overflowed_rows(predictions).size:
         raise ApiError(
             422,
             "prediction_not_finite",
@@ -128,7 +128,7 @@ class BatchPredictResource:
             windows, padded = _fit_histories(request.histories, n_lags, request.pad)
 
         predictions = engine.predict(windows)
-        not_finite = np.flatnonzero(~np.isfinite(predictions))
+        not_finite = overflowed_rows(predictions)
         if not_finite.size:
             index = int(not_finite[0])
             raise ApiError(

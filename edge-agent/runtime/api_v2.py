@@ -36,7 +36,7 @@ import falcon
 import numpy as np
 
 from edge_agent.runtime.context import AppContext
-from edge_agent.runtime.engine import Engine
+from edge_agent.runtime.engine import Engine, overflowed_rows
 from edge_agent.runtime.errors import ApiError
 from edge_agent.runtime.validation import (
     check_number,
@@ -240,7 +240,7 @@ class ModelResourceV2:
         request = parse_infer_request(body, engine, context.max_batch)
 
         predictions = engine.predict(request.rows)
-        not_finite = np.flatnonzero(~np.isfinite(predictions))
+        not_finite = overflowed_rows(predictions)
         if not_finite.size:
             row = int(not_finite[0])
             raise ApiError(

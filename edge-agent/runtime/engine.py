@@ -21,6 +21,16 @@ from edge_agent.runtime.exceptions import ModelLoadError, ReferenceMismatchError
 logger = logging.getLogger(__name__)
 
 # ONNX tensor type names as ONNX Runtime reports them, mapped to NumPy types.
+def overflowed_rows(predictions: np.ndarray) -> np.ndarray:
+    """Return the indices of forecasts that are NaN, infinite, or at float32's largest magnitude.
+
+    A float32 model that overflows returns infinity on x86_64, but ONNX Runtime 1.32 on aarch64
+    (seen under QEMU 10 emulation) saturates at float32's largest value instead, so that counts too.
+    """
+    float32_max = float(np.finfo(np.float32).max)
+    return np.flatnonzero(~np.isfinite(predictions) | (np.abs(predictions) >= float32_max))
+
+
 _ONNX_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,

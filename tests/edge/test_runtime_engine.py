@@ -96,3 +96,14 @@ def test_holder_swap_returns_previous():
 
     assert previous is first
     assert holder.get() is second
+
+
+def test_overflowed_rows_include_float32_saturation():
+    import numpy as np
+
+    from edge_agent.runtime.engine import overflowed_rows
+
+    largest = float(np.finfo(np.float32).max)
+    predictions = np.array([21.5, np.inf, np.nan, largest, -largest, 3.0e38])
+
+    assert overflowed_rows(predictions).tolist() == [1, 2, 3, 4]
