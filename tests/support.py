@@ -101,6 +101,8 @@ def start_mlflow_server(root: Path, backend_store_uri: str | None = None) -> tup
     ]
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
+    # As cps-cloud server does: MLflow 3.17's seven GenAI job consumers are not needed here.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
     url = f"http://{LOOPBACK}:{port}"
