@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="least severe log level to print (default: INFO)",
+        help="minimum log level to print (default: INFO)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     training_cli.add_commands(commands)

@@ -40,7 +40,7 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What the agent knows about a model without mlflow."""
+    """Description of a model that the agent reads without mlflow."""
 
     model_name: str
     version: str  # registry version; the trainer writes "" before registration and the agent fills it in

@@ -27,7 +27,7 @@ def feature_names(n_lags: int) -> list[str]:
 def lag_windows(values: np.ndarray, n_lags: int) -> tuple[np.ndarray, np.ndarray]:
     """Turn a series on a fixed interval into (X, y) for next-value forecasting.
 
-    Row ``i`` of X holds ``values[i : i + n_lags]`` (oldest first) and ``y[i]`` is
+    Row ``i`` of X contains ``values[i : i + n_lags]`` (oldest first) and ``y[i]`` is
     ``values[i + n_lags]``. A NaN marks a gap in the series: every window whose inputs or
     target touch a NaN is dropped, so no window spans a gap.
 
@@ -62,9 +62,9 @@ def fit_history(history: list[float] | np.ndarray, n_lags: int, pad: bool = True
     """Fit a history, oldest first, to a model that uses ``n_lags`` readings.
 
     A longer history keeps its most recent ``n_lags`` readings. A shorter one is padded in front
-    with copies of its oldest reading when ``pad`` is true: the forecast then treats the missing
-    past as flat, which is the least surprising guess for a slowly varying temperature, and the
-    caller reports the padding.
+    with copies of its oldest reading when ``pad`` is true. The forecast then treats the missing
+    past as flat, the least surprising guess for a slowly varying temperature, and the caller
+    reports the padding.
 
     Raises ValueError when the history is empty, or shorter than ``n_lags`` with ``pad`` false.
     """
