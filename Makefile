@@ -9,13 +9,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: demo test bench install install-dev lock clean
+.PHONY: demo test test-machine bench install install-dev lock clean
 
 demo: $(VENV)/.installed
 	$(BIN)/cps-cloud demo $(ARGS)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev test-machine
 	$(BIN)/pytest $(ARGS)
+
+# PostgreSQL, wrk, arm64 emulation and a Docker engine, which the tests start or drive themselves.
+test-machine:
+	bash .ci/setup-test-machine.sh
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench $(ARGS)
