@@ -113,8 +113,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def check_port_free(port: int, what: str, option: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the servers themselves do, so that connections of an earlier run still in TIME_WAIT
-        # do not count as the port being in use; a listening socket still does.
+        # The servers set this option too. Connections of an earlier run still in TIME_WAIT then do
+        # not count as the port being in use, while a listening socket still does.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))

@@ -17,12 +17,12 @@ TCP_LISTEN_STATE = "0A"
 
 
 def check_http(url: str) -> int:
-    """Return 0 when ``url`` answers with a 2xx status, 1 otherwise."""
+    """Return 0 when ``url`` responds with a 2xx status, 1 otherwise."""
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             return 0 if 200 <= response.status < 300 else 1
     except (urllib.error.URLError, OSError) as error:
-        print(f"{url} did not answer: {error}", file=sys.stderr)
+        print(f"{url} did not respond: {error}", file=sys.stderr)
         return 1
 
 

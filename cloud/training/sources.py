@@ -117,7 +117,7 @@ def load_recordings(folder: str | Path) -> pd.DataFrame:
 
     The recorder names its files ``readings-<UTC time>-<counter>.csv`` with the header
     ``timestamp,temperature_c`` (UNIX seconds, degrees Celsius), so sorting by name sorts by time.
-    Raises DataError when the folder holds no such file or a file has other columns.
+    Raises DataError when the folder contains no such file or a file has other columns.
     """
     folder = Path(folder)
     files = sorted(folder.glob(RECORDING_PATTERN))

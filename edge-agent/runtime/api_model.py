@@ -47,7 +47,7 @@ def api_error_for(error: AgentError, serving: str | None) -> ApiError:
     if isinstance(error, RegistryUnavailableError) and error.status is not None:
         status = 502  # the registry responded, with a server error
     keeps = f"Version {serving} keeps serving." if serving else "No model is loaded yet."
-    # Error texts end without a full stop; one is added so the sentence that follows stands apart.
+    # Error texts end without a full stop, so one is added before the sentence that follows.
     message = str(error).rstrip()
     if not message.endswith((".", "!", "?")):
         message += "."

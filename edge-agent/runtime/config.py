@@ -36,7 +36,7 @@ class AgentConfig:
     threads: int = 4
     max_body_bytes: int = 256 * 1024  # fits a batch of 1,000 histories of 24 readings
     max_history: int = 1000
-    max_batch: int = 1000  # most histories in one POST /predict/batch
+    max_batch: int = 1000  # maximum number of histories in one POST /predict/batch
     token: str | None = None  # bearer token for state-changing endpoints; None means no check
     pull_on_start: bool = True  # pull the alias once at start, in the background, when a registry is set
     poll_interval_seconds: float = 0.0  # 0 turns polling off

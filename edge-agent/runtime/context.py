@@ -1,4 +1,4 @@
-"""What the HTTP resources share: the collaborators passed in, and helpers every resource uses."""
+"""Shared state of the HTTP resources: the collaborators passed in, and helpers every resource uses."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from edge_agent.runtime.updater import Updater
 
 
 class SensorReader(Protocol):
-    """What the API needs from a serial reader (``edge_agent.sensor_io.reader.SerialReader``)."""
+    """Interface the API uses of a serial reader (``edge_agent.sensor_io.reader.SerialReader``)."""
 
     buffer: Any  # a ReadingBuffer: latest(limit) -> list[Reading], history(n) -> list[float] | None
 
@@ -46,7 +46,7 @@ class AppContext:
         return iso_utc(self.clock())
 
     def require_engine(self) -> Engine:
-        """Return the serving engine, or raise the 503 that asks the user to pull a model."""
+        """Return the serving engine, or raise the 503 that tells the user to pull a model."""
         engine = self.holder.get()
         if engine is None:
             updater = self.updater

@@ -56,7 +56,7 @@ class PullState(enum.Enum):
 
 @dataclass
 class PullResult:
-    """What a pull, rollback or start-up load did, as reported by the API and the CLI."""
+    """Outcome of a pull, rollback or start-up load, as reported by the API and the CLI."""
 
     result: str  # "swapped", "already_active", "rolled_back", "loaded", "no_model" or "failed"
     version: str | None

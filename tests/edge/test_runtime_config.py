@@ -98,7 +98,8 @@ def test_secrets_masked():
 
     assert masked["token"] == "***"
     assert masked["registry_url"] == "http://edge:***@10.0.0.5:5000"
-    assert "s3cret" not in repr(masked) and "pa55" not in repr(masked)
+    assert "s3cret" not in repr(masked)
+    assert "pa55" not in repr(masked)
 
 
 def test_every_environment_variable_sets_a_field():

@@ -94,7 +94,8 @@ def test_max_history_configurable(tmp_path):
     response = post(agent, {"temperature_history": [20.0] * 21})
 
     body = assert_error(response, 422, "history_too_long", "temperature_history")
-    assert "21" in body["description"] and "20" in body["description"]
+    assert "21" in body["description"]
+    assert "20" in body["description"]
 
 
 def test_float32_overflow_of_output_is_422(tmp_path):
